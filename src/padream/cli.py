@@ -1,0 +1,173 @@
+"""Command-line interface: ``padream train | eval``.
+
+Every expected failure (bad option, missing data, unusable checkpoint, ...) ends in one line on
+stderr and exit status 2; set PADREAM_DEBUG=1 to see the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from padream.config import CONDITIONS, DATASETS, PRECISIONS, ConfigError, TrainConfig, closest, make_config
+
+EXIT_USAGE = 2
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that suggests the closest valid option for a mistyped one."""
+
+    def error(self, message: str):
+        if message.startswith("unrecognized arguments:"):
+            options = [s for action in self._actions for s in action.option_strings]
+            for word in message.split(":", 1)[1].split():
+                if word.startswith("-"):
+                    message += closest(word.split("=")[0], options)
+                    break
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"padream: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got '{text}'") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def _choice(options):
+    def parse(text: str) -> str:
+        if text not in options:
+            raise argparse.ArgumentTypeError(f"invalid choice '{text}'{closest(text, options)}; "
+                                             f"choose from {', '.join(options)}")
+        return text
+    return parse
+
+
+def add_training_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by `train` and `sweep`: everything that defines how one run trains."""
+    parser.add_argument("--epochs", type=_positive_int, default=50, help="training epochs (default 50)")
+    parser.add_argument("--data-root", help="folder with NAME/{train,test}.npz or torchvision files "
+                                            "(default: $PADREAM_DATA, else ./data)")
+    parser.add_argument("--download", action="store_true", help="download through torchvision if missing")
+    parser.add_argument("--batch-size", type=_positive_int, default=64)
+    parser.add_argument("--lr", type=_positive_float, default=2e-4, help="Adam learning rate")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
+    parser.add_argument("--precision", type=_choice(PRECISIONS), default="auto",
+                        help="auto = bf16 where the hardware runs it fast, else fp32")
+    parser.add_argument("--threads", type=_positive_int, help="CPU threads for torch (default: torch's)")
+    parser.add_argument("--max-steps", type=_positive_int, help="stop after this many cycles (smoke runs)")
+    parser.add_argument("--no-probe", action="store_true", help="skip the per-epoch linear read-out")
+    parser.add_argument("--probe-epochs", type=_positive_int, default=20, help="read-out SGD epochs")
+    parser.add_argument("--latent-dim", type=_positive_int, default=256)
+    parser.add_argument("--base-channels", type=_positive_int, default=64)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def config_from_args(args: argparse.Namespace, condition: str, dataset: str, seed: int) -> TrainConfig:
+    return make_config(
+        condition, dataset=dataset, seed=seed, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        device=args.device, precision=args.precision, threads=args.threads, max_steps=args.max_steps,
+        probe_every_epoch=not args.no_probe, probe_epochs=args.probe_epochs, latent_dim=args.latent_dim,
+        base_channels=args.base_channels)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="padream", description="Perturbed and adversarial dreaming (PAD).")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    train = commands.add_parser("train", help="train one run")
+    train.add_argument("--dataset", type=_choice(DATASETS), default="cifar10")
+    train.add_argument("--condition", type=_choice(tuple(CONDITIONS)), default="pad")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--run-dir", help="output folder (default runs/DATASET/CONDITION/seedS)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    add_training_options(train)
+
+    evaluate = commands.add_parser("eval", help="linear read-out of a saved run (or of an untrained encoder)")
+    evaluate.add_argument("run_dir", nargs="?", help="a run folder written by `padream train`")
+    evaluate.add_argument("--untrained", action="store_true", help="read out a freshly initialised encoder")
+    evaluate.add_argument("--dataset", type=_choice(DATASETS), default=None)
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--data-root")
+    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--precision", type=_choice(PRECISIONS), default=None)
+    evaluate.add_argument("--out", help="JSON file for the result (default RUN_DIR/eval.json)")
+    return parser
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from padream.train import Trainer, format_row
+
+    config = config_from_args(args, args.condition, args.dataset, args.seed)
+    run_dir = args.run_dir or os.path.join("runs", args.dataset, args.condition, f"seed{args.seed}")
+    print(config.to_json(), file=sys.stderr)
+    history = Trainer(config, run_dir, data_root=args.data_root, resume=args.resume, download=args.download,
+                      progress=not args.no_progress).run()
+    if history:
+        print(format_row(history[-1]))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from padream.evaluate import evaluate_run, evaluate_untrained
+
+    if args.untrained:
+        if args.run_dir:
+            raise ConfigError("give either a run folder or --untrained, not both")
+        result = evaluate_untrained(args.dataset or "cifar10", args.seed, args.data_root, args.device,
+                                    args.precision or "auto")
+        out = Path(args.out) if args.out else None
+    else:
+        if not args.run_dir:
+            raise ConfigError("give a run folder (padream eval RUN_DIR) or --untrained")
+        result = evaluate_run(args.run_dir, args.data_root, args.device, args.precision)
+        out = Path(args.out) if args.out else Path(args.run_dir) / "eval.json"
+    text = json.dumps(result, indent=2, sort_keys=True)
+    if out is not None:
+        from padream.checkpoint import atomic_write_text
+        atomic_write_text(out, text + "\n")
+    print(text)
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from padream.checkpoint import CheckpointError
+    from padream.data import DataError
+    from padream.train import NonFiniteLossError, RunDirError
+
+    expected = (ConfigError, DataError, CheckpointError, RunDirError, NonFiniteLossError, OSError)
+    try:
+        return COMMANDS[args.command](args)
+    except expected as error:
+        if os.environ.get("PADREAM_DEBUG"):
+            raise
+        print(f"padream: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("padream: interrupted; resume with --resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Evaluations of trained runs: each a function of latents or images returning a dict with fixed keys."""

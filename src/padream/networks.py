@@ -1,0 +1,75 @@
+"""Encoder (latent head + external/internal discriminator head) and generator, as in the paper's Fig. 8.
+
+Both heads read the trunk's third layer; the discriminator returns a logit, the sigmoid is applied
+only where a probability is read out, so losses can use the numerically stable BCE-with-logits.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+IMAGE_SIZE = 32
+IMAGE_CHANNELS = 3
+LEAKY_SLOPE = 0.2
+
+
+class Encoder(nn.Module):
+    """x (N, 3, 32, 32) in [-1, 1] -> latent z (N, latent_dim) and discriminator logit (N,)."""
+
+    def __init__(self, latent_dim: int = 256, base_channels: int = 64) -> None:
+        super().__init__()
+        c = base_channels
+        self.trunk = nn.Sequential(
+            nn.Conv2d(IMAGE_CHANNELS, c, 4, 2, 1), nn.LeakyReLU(LEAKY_SLOPE),   # 16x16
+            nn.Conv2d(c, 2 * c, 4, 2, 1), nn.LeakyReLU(LEAKY_SLOPE),            # 8x8
+            nn.Conv2d(2 * c, 4 * c, 4, 2, 1), nn.LeakyReLU(LEAKY_SLOPE),        # 4x4
+        )
+        self.latent_head = nn.Conv2d(4 * c, latent_dim, 4, 1, 0)               # 1x1, no nonlinearity
+        self.discriminator_head = nn.Conv2d(4 * c, 1, 4, 1, 0)                 # 1x1 logit
+        self.latent_dim = latent_dim
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.trunk(x)
+        return self.latent_head(features).flatten(1), self.discriminator_head(features).flatten()
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Latent only: skips the discriminator head (NREM, read-out)."""
+        return self.latent_head(self.trunk(x)).flatten(1)
+
+    def discriminate(self, x: torch.Tensor) -> torch.Tensor:
+        """Discriminator logit only: skips the latent head (REM)."""
+        return self.discriminator_head(self.trunk(x)).flatten()
+
+
+class Generator(nn.Module):
+    """z (N, latent_dim) -> image (N, 3, 32, 32) in (-1, 1)."""
+
+    def __init__(self, latent_dim: int = 256, base_channels: int = 64) -> None:
+        super().__init__()
+        c = base_channels
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(latent_dim, 4 * c, 4, 1, 0), nn.LeakyReLU(LEAKY_SLOPE),  # 4x4
+            nn.ConvTranspose2d(4 * c, 2 * c, 4, 2, 1), nn.LeakyReLU(LEAKY_SLOPE),       # 8x8
+            nn.ConvTranspose2d(2 * c, c, 4, 2, 1), nn.LeakyReLU(LEAKY_SLOPE),           # 16x16
+            nn.ConvTranspose2d(c, IMAGE_CHANNELS, 4, 2, 1), nn.Tanh(),                   # 32x32
+        )
+        self.latent_dim = latent_dim
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z.reshape(z.shape[0], -1, 1, 1))
+
+
+def build_networks(latent_dim: int, base_channels: int, generator: torch.Generator) -> tuple[Encoder, Generator]:
+    """Both networks with DCGAN initialisation (conv weights ~ N(0, 0.02), biases 0), drawn from an
+    explicit RNG so a seed fixes them whatever else ran before."""
+    encoder = Encoder(latent_dim, base_channels)
+    decoder = Generator(latent_dim, base_channels)
+    for net in (encoder, decoder):
+        for module in net.modules():
+            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+                with torch.no_grad():  # initialisation is not part of any graph
+                    module.weight.normal_(0.0, 0.02, generator=generator)
+                    if module.bias is not None:
+                        module.bias.zero_()
+    return encoder, decoder
