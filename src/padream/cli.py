@@ -18,11 +18,25 @@ EXIT_USAGE = 2
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse that suggests the closest valid option for a mistyped one."""
+    """argparse that rejects abbreviated options and suggests the closest valid option for a mistyped one."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)  # '--epoch' is a typo to report, not '--epochs'
+        super().__init__(*args, **kwargs)
+
+    def _all_option_strings(self) -> list[str]:
+        # A subcommand's unknown options are reported by the top-level parser, so include its subparsers'.
+        options = []
+        for action in self._actions:
+            options += action.option_strings
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    options += [s for s in sub._all_option_strings() if s not in options]
+        return options
 
     def error(self, message: str):
         if message.startswith("unrecognized arguments:"):
-            options = [s for action in self._actions for s in action.option_strings]
+            options = self._all_option_strings()
             for word in message.split(":", 1)[1].split():
                 if word.startswith("-"):
                     message += closest(word.split("=")[0], options)

@@ -111,7 +111,10 @@ def load_svhn_mat(path: Path) -> ImageSet:
 def load_cifar_batches(folder: Path, split: str) -> ImageSet:
     from torchvision.datasets import CIFAR10
 
-    dataset = CIFAR10(str(folder.parent), train=(split == "train"), download=False)
+    try:
+        dataset = CIFAR10(str(folder.parent), train=(split == "train"), download=False)
+    except Exception as error:  # missing, partial or corrupted batch files
+        raise DataError(f"{folder}: cannot read torchvision's CIFAR-10 batches ({error})") from error
     return validated(np.asarray(dataset.data), np.asarray(dataset.targets), str(folder))
 
 

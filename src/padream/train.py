@@ -66,6 +66,18 @@ def probe_generator(seed: int, step: int) -> torch.Generator:
     return generator_for(seed, "probe", step)
 
 
+def build_cycle(config: TrainConfig, device: torch.device, autocast) -> Cycle:
+    """Fresh networks, optimizers, memory and RNG streams for `config`, ready for run_cycle."""
+    rngs = RandomStreams(config.seed)
+    encoder, generator = build_networks(config.latent_dim, config.base_channels, rngs.init)
+    encoder.to(device)
+    generator.to(device)
+    # fused Adam: one kernel per parameter tensor instead of a dozen; same update rule.
+    adam = dict(lr=config.lr, betas=(config.beta1, config.beta2), fused=True)
+    return Cycle(config, encoder, generator, torch.optim.Adam(encoder.parameters(), **adam),
+                 torch.optim.Adam(generator.parameters(), **adam), Hippocampus(), rngs, autocast)
+
+
 class Trainer:
     def __init__(self, config: TrainConfig, run_dir: str | os.PathLike, data_root: str | None = None,
                  resume: bool = False, progress: bool = True, download: bool = False,
@@ -87,17 +99,10 @@ class Trainer:
                               f"{self.config.batch_size}; lower --batch-size")
         self.train_set, self.test_set = train.to(self.device), test.to(self.device)
 
-        self.rngs = RandomStreams(self.config.seed)
-        self.encoder, self.generator = build_networks(self.config.latent_dim, self.config.base_channels,
-                                                      self.rngs.init)
-        self.encoder.to(self.device)
-        self.generator.to(self.device)
-        adam = dict(lr=self.config.lr, betas=(self.config.beta1, self.config.beta2))
-        self.encoder_optimizer = torch.optim.Adam(self.encoder.parameters(), **adam)
-        self.generator_optimizer = torch.optim.Adam(self.generator.parameters(), **adam)
-        self.memory = Hippocampus()
-        self.cycle = Cycle(self.config, self.encoder, self.generator, self.encoder_optimizer,
-                           self.generator_optimizer, self.memory, self.rngs, self.autocast)
+        self.cycle = build_cycle(self.config, self.device, self.autocast)
+        self.rngs, self.memory = self.cycle.rngs, self.cycle.memory
+        self.encoder, self.generator = self.cycle.encoder, self.cycle.generator
+        self.encoder_optimizer, self.generator_optimizer = self.cycle.encoder_optimizer, self.cycle.generator_optimizer
         self.epoch = 0  # completed epochs
         self.step = 0  # completed cycles
         self.progress_in_epoch = EpochProgress()
