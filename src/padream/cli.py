@@ -1,4 +1,4 @@
-"""Command-line interface: ``padream train | eval``.
+"""Command-line interface: ``padream train | sweep | eval``.
 
 Every expected failure (bad option, missing data, unusable checkpoint, ...) ends in one line on
 stderr and exit status 2; set PADREAM_DEBUG=1 to see the traceback instead.
@@ -12,7 +12,8 @@ import os
 import sys
 from pathlib import Path
 
-from padream.config import CONDITIONS, DATASETS, PRECISIONS, ConfigError, TrainConfig, closest, make_config
+from padream.config import (CONDITIONS, DATASETS, MAIN_CONDITIONS, PRECISIONS, ConfigError, TrainConfig, closest,
+                             make_config)
 
 EXIT_USAGE = 2
 
@@ -94,12 +95,21 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def training_options(args: argparse.Namespace) -> dict:
+    """The config overrides that add_training_options defines (everything but dataset/condition/seed)."""
+    options = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, device=args.device,
+                   precision=args.precision, threads=args.threads, max_steps=args.max_steps,
+                   probe_every_epoch=not args.no_probe, probe_epochs=args.probe_epochs,
+                   latent_dim=args.latent_dim, base_channels=args.base_channels)
+    if args.download:
+        options["download"] = True
+    return options
+
+
 def config_from_args(args: argparse.Namespace, condition: str, dataset: str, seed: int) -> TrainConfig:
-    return make_config(
-        condition, dataset=dataset, seed=seed, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        device=args.device, precision=args.precision, threads=args.threads, max_steps=args.max_steps,
-        probe_every_epoch=not args.no_probe, probe_epochs=args.probe_epochs, latent_dim=args.latent_dim,
-        base_channels=args.base_channels)
+    options = training_options(args)
+    options.pop("download", None)
+    return make_config(condition, dataset=dataset, seed=seed, **options)
 
 
 def build_parser() -> Parser:
@@ -113,6 +123,15 @@ def build_parser() -> Parser:
     train.add_argument("--run-dir", help="output folder (default runs/DATASET/CONDITION/seedS)")
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     add_training_options(train)
+
+    sweep = commands.add_parser("sweep", help="run a grid of datasets x conditions x seeds, resumably")
+    sweep.add_argument("--datasets", default="cifar10", help="comma-separated (default cifar10)")
+    sweep.add_argument("--conditions", default=",".join(MAIN_CONDITIONS),
+                       help=f"comma-separated, from: {', '.join(CONDITIONS)}, untrained (default: the paper's five)")
+    sweep.add_argument("--seeds", default="0", help="comma-separated or ranges, e.g. 0-3 (default 0)")
+    sweep.add_argument("--runs-dir", default="runs", help="root of the run folders DIR/DATASET/CONDITION/seedS")
+    sweep.add_argument("--no-eval", action="store_true", help="train only; skip the evaluation suite")
+    add_training_options(sweep)
 
     evaluate = commands.add_parser("eval", help="linear read-out of a saved run (or of an untrained encoder)")
     evaluate.add_argument("run_dir", nargs="?", help="a run folder written by `padream train`")
@@ -161,7 +180,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval}
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from padream.experiments.grid import make_grid, parse_list, parse_seeds, run_sequential, summarize
+
+    cells = make_grid(parse_list(args.datasets, "datasets", DATASETS),
+                      parse_list(args.conditions, "conditions", (*CONDITIONS, "untrained")), parse_seeds(args.seeds))
+    options = training_options(args)
+    print(f"sweep: {len(cells)} runs in {args.runs_dir}", file=sys.stderr)
+    results = run_sequential(cells, args.runs_dir, options, args.data_root, evaluate=not args.no_eval,
+                             log=lambda line: print(line, flush=True))
+    print(summarize(results))
+    return 1 if any(r["status"] == "failed" for r in results) else 0
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "sweep": cmd_sweep}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -122,7 +122,12 @@ class Trainer:
             return config
         saved = self.run_dir / CONFIG_FILE
         if not saved.exists():
-            raise RunDirError(f"nothing to resume in {self.run_dir}: no {CONFIG_FILE}")
+            if exists:
+                raise RunDirError(f"cannot resume {self.run_dir}: it holds files but no {CONFIG_FILE}, "
+                                  f"so it is not a padream run folder")
+            self.log(f"nothing to resume in {self.run_dir}: starting a new run")
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            return config
         stored = json.loads(saved.read_text())["config"]
         check_resumable(TrainConfig.from_dict(stored), config)
         return config

@@ -1,0 +1,1 @@
+"""The paper's study: grids of runs, and engines that execute them."""
