@@ -74,14 +74,19 @@ def budget(train_options: dict[str, Any]) -> dict[str, Any]:
     return {"epochs": train_options.get("epochs", 50), "max_steps": train_options.get("max_steps")}
 
 
-def is_done(cell: Cell, runs_dir: str | Path, train_options: dict[str, Any]) -> bool:
-    marker = cell.run_dir(runs_dir) / DONE_FILE
-    if not marker.exists():
-        return False
+def _marker(cell: Cell, runs_dir: str | Path) -> dict[str, Any] | None:
     try:
-        return json.loads(marker.read_text()).get("budget") == budget(train_options)
+        return json.loads((cell.run_dir(runs_dir) / DONE_FILE).read_text())
     except (OSError, ValueError):
+        return None
+
+
+def is_done(cell: Cell, runs_dir: str | Path, train_options: dict[str, Any], evaluate: bool = False) -> bool:
+    """Trained to this budget (and evaluated, when asked)."""
+    marker = _marker(cell, runs_dir)
+    if marker is None or marker.get("budget") != budget(train_options):
         return False
+    return bool(marker.get("eval")) or not evaluate
 
 
 def run_cell(cell: Cell, runs_dir: str | Path, train_options: dict[str, Any], data_root: str | None = None,
@@ -90,11 +95,13 @@ def run_cell(cell: Cell, runs_dir: str | Path, train_options: dict[str, Any], da
     from padream.train import Trainer
 
     run_dir = cell.run_dir(runs_dir)
-    if is_done(cell, runs_dir, train_options):
-        return {"cell": str(cell), "status": "skipped", **json.loads((run_dir / DONE_FILE).read_text())}
+    if is_done(cell, runs_dir, train_options, evaluate):
+        return {**_marker(cell, runs_dir), "status": "skipped"}
     start = time.perf_counter()
     summary: dict[str, Any] = {"cell": str(cell), "budget": budget(train_options)}
-    if cell.condition == UNTRAINED:
+    if is_done(cell, runs_dir, train_options):  # trained earlier without evaluation
+        summary = _marker(cell, runs_dir)
+    elif cell.condition == UNTRAINED:
         run_dir.mkdir(parents=True, exist_ok=True)
     else:
         config = make_config(cell.condition, dataset=cell.dataset, seed=cell.seed, **train_options)
@@ -131,7 +138,7 @@ def run_sequential(cells: list[Cell], runs_dir: str | Path, train_options: dict[
     results = []
     for number, cell in enumerate(cells, 1):
         prefix = f"[{number}/{len(cells)}] {cell}"
-        if is_done(cell, runs_dir, train_options):
+        if is_done(cell, runs_dir, train_options, evaluate):
             log(f"{prefix}: already done, skipped")
             results.append({"cell": str(cell), "status": "skipped"})
             continue
