@@ -107,6 +107,6 @@ def npz_root(tmp_path) -> Path:
     return _write_npz_dataset(tmp_path / "data")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def write_npz_dataset():
     return _write_npz_dataset

@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from padream.faults import kill_point
+
 FORMAT_VERSION = 1
 KEEP = 2
 _NAME = re.compile(r"^step_(\d+)\.pt$")
@@ -47,7 +49,10 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         with open(tmp, "wb") as handle:
-            handle.write(payload)
+            half = len(payload) // 2
+            handle.write(payload[:half])
+            kill_point("checkpoint_write")  # a crash with a half-written file on disk
+            handle.write(payload[half:])
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

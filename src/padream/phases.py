@@ -2,7 +2,8 @@
 
 A phase is a function ``(cycle, images) -> {metric name: scalar tensor}`` registered by name in
 PHASES; the training loop runs ``config.phases`` in order, so a new phase (or a new order) needs no
-change to the loop. Returned scalars are detached; the loop averages them over an epoch.
+change to the loop. Returned scalars are detached; the loop averages them over an epoch. Loss names
+follow ``loss/<phase>_<what>`` so a metric can be traced back to the phase that produced it.
 """
 
 from __future__ import annotations
@@ -138,6 +139,14 @@ def rem(cycle: Cycle, images: torch.Tensor) -> dict[str, torch.Tensor]:
     cycle.encoder_optimizer.step()
     cycle.generator_optimizer.step()
     return {"loss/rem_fake": loss.detach(), "d/dream_mean": torch.sigmoid(logits.detach().float()).mean()}
+
+
+def phase_of(metric: str) -> str | None:
+    """The phase a ``loss/<phase>_<what>`` metric comes from (None for other names)."""
+    if not metric.startswith("loss/"):
+        return None
+    phase = metric[len("loss/"):].split("_")[0]
+    return phase if phase in PHASES else None
 
 
 def run_cycle(cycle: Cycle, images: torch.Tensor) -> dict[str, torch.Tensor]:

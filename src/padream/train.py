@@ -29,9 +29,10 @@ from padream.config import ConfigError, TrainConfig
 from padream.data import ImageSet, load_dataset, to_unit_range
 from padream.device import autocast_factory, resolve_device, resolve_precision
 from padream.eval.linear_probe import linear_separability
+from padream.faults import kill_point
 from padream.memory import Hippocampus
 from padream.networks import build_networks
-from padream.phases import Cycle, run_cycle
+from padream.phases import Cycle, phase_of, run_cycle
 from padream.rng import RandomStreams, generator_for
 
 CHECKPOINT_DIR = "checkpoints"
@@ -86,17 +87,17 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.progress = progress
         self.log = log or (lambda message: print(message, file=sys.stderr))
+        # Everything that can be checked is checked before the run folder is touched.
+        self.device = resolve_device(config.device)
+        self.precision = resolve_precision(config.precision, self.device)
+        self.autocast = autocast_factory(self.device, self.precision)
+        train, test = data if data is not None else load_dataset(config.dataset, data_root, download)
+        if len(train) < config.batch_size:
+            raise ConfigError(f"the training split has {len(train)} images, fewer than one batch of "
+                              f"{config.batch_size}; lower --batch-size")
         self.config = self._prepare_run_dir(config, resume)
         if self.config.threads:
             torch.set_num_threads(self.config.threads)
-        self.device = resolve_device(self.config.device)
-        self.precision = resolve_precision(self.config.precision, self.device)
-        self.autocast = autocast_factory(self.device, self.precision)
-
-        train, test = data if data is not None else load_dataset(self.config.dataset, data_root, download)
-        if len(train) < self.config.batch_size:
-            raise ConfigError(f"the training split has {len(train)} images, fewer than one batch of "
-                              f"{self.config.batch_size}; lower --batch-size")
         self.train_set, self.test_set = train.to(self.device), test.to(self.device)
 
         self.cycle = build_cycle(self.config, self.device, self.autocast)
@@ -113,6 +114,8 @@ class Trainer:
 
     # -- run folder ---------------------------------------------------------------------------
     def _prepare_run_dir(self, config: TrainConfig, resume: bool) -> TrainConfig:
+        if self.run_dir.exists() and not self.run_dir.is_dir():
+            raise RunDirError(f"run folder {self.run_dir} exists and is not a folder")
         exists = self.run_dir.exists() and any(self.run_dir.iterdir())
         if not resume:
             if exists:
@@ -196,6 +199,7 @@ class Trainer:
     def evaluate(self) -> dict[str, float]:
         cfg = self.config
         start = time.perf_counter()
+        kill_point("probe")
         result = linear_separability(self.encoder, self.train_set, self.test_set, self.device,
                                      probe_generator(cfg.seed, self.step), self.autocast,
                                      epochs=cfg.probe_epochs, lr=cfg.probe_lr, batch_size=cfg.probe_batch_size)
@@ -215,12 +219,14 @@ class Trainer:
             while p.position < self.steps_per_epoch and self._budget_left():
                 index = p.order[p.position * cfg.batch_size:(p.position + 1) * cfg.batch_size]
                 metrics = run_cycle(self.cycle, to_unit_range(self.train_set.images[index]))
+                kill_point("step")
                 values = torch.stack([v.float() for v in metrics.values()])
                 if not bool(torch.isfinite(values).all()):
                     bad = [k for k, v in metrics.items() if not torch.isfinite(v)]
+                    first = next((p for p in cfg.phases if p in {phase_of(k) for k in bad}), "?")
                     raise NonFiniteLossError(
-                        f"non-finite {', '.join(bad)} at step {self.step + 1} (epoch {self.epoch + 1}); "
-                        f"the run stopped and its last checkpoint is kept")
+                        f"non-finite loss in phase {first} at step {self.step + 1} (epoch {self.epoch + 1}): "
+                        f"{', '.join(bad)}; the run stopped and its last checkpoint is kept")
                 for key, value in metrics.items():
                     sums[key] = sums.get(key, 0.0) + value.double()
                 p.position += 1
