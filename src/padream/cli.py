@@ -1,4 +1,4 @@
-"""Command-line interface: ``padream train | sweep | eval``.
+"""Command-line interface: ``padream train | sweep | eval | report``.
 
 Every expected failure (bad option, missing data, unusable checkpoint, ...) ends in one line on
 stderr and exit status 2; set PADREAM_DEBUG=1 to see the traceback instead.
@@ -16,6 +16,7 @@ from padream.config import (CONDITIONS, DATASETS, MAIN_CONDITIONS, PRECISIONS, C
                              make_config)
 
 EXIT_USAGE = 2
+ENGINES = ("sequential", "ray")
 
 
 class Parser(argparse.ArgumentParser):
@@ -42,8 +43,7 @@ class Parser(argparse.ArgumentParser):
                 if word.startswith("-"):
                     message += closest(word.split("=")[0], options)
                     break
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"padream: error: {message}\n")
+        self.exit(EXIT_USAGE, f"padream: error: {message} (see '{self.prog} --help')\n")
 
 
 def _positive_int(text: str) -> int:
@@ -63,6 +63,26 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a positive number, got '{text}'") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value
 
 
@@ -131,6 +151,15 @@ def build_parser() -> Parser:
     sweep.add_argument("--seeds", default="0", help="comma-separated or ranges, e.g. 0-3 (default 0)")
     sweep.add_argument("--runs-dir", default="runs", help="root of the run folders DIR/DATASET/CONDITION/seedS")
     sweep.add_argument("--no-eval", action="store_true", help="train only; skip the evaluation suite")
+    sweep.add_argument("--engine", type=_choice(ENGINES), default="sequential",
+                       help="sequential (default: one run after another here) or ray (one Ray task per run)")
+    sweep.add_argument("--address", help="ray: join this cluster ('auto': the one `ray start` made here); "
+                                         "default: start a local Ray instance")
+    sweep.add_argument("--cpus-per-run", type=_positive_int, help="ray: CPUs (and torch threads) per run (default 1)")
+    sweep.add_argument("--gpus-per-run", type=_non_negative_float,
+                       help="ray: GPUs per run, fractions allowed (default 0: train on CPU)")
+    sweep.add_argument("--max-retries", type=_non_negative_int,
+                       help="ray: restarts of a run whose worker or node dies; it resumes from its checkpoint (default 3)")
     add_training_options(sweep)
 
     evaluate = commands.add_parser("eval", help="linear read-out of a saved run (or of an untrained encoder)")
@@ -142,6 +171,11 @@ def build_parser() -> Parser:
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--precision", type=_choice(PRECISIONS), default=None)
     evaluate.add_argument("--out", help="JSON file for the result (default RUN_DIR/eval.json)")
+
+    report = commands.add_parser("report", help="aggregate a study's runs into summary.json, the paper's figures "
+                                                "and report.md/report.html")
+    report.add_argument("runs_dir", help="root of the run folders DIR/DATASET/CONDITION/seedS")
+    report.add_argument("--out", default="reports", help="output folder (default ./reports)")
     return parser
 
 
@@ -186,14 +220,45 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     cells = make_grid(parse_list(args.datasets, "datasets", DATASETS),
                       parse_list(args.conditions, "conditions", (*CONDITIONS, "untrained")), parse_seeds(args.seeds))
     options = training_options(args)
+    ray_only = {"--address": args.address, "--cpus-per-run": args.cpus_per_run, "--gpus-per-run": args.gpus_per_run,
+                "--max-retries": args.max_retries}
+    given = [name for name, value in ray_only.items() if value is not None]
+    if given and args.engine != "ray":
+        raise ConfigError(f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} with --engine ray")
     print(f"sweep: {len(cells)} runs in {args.runs_dir}", file=sys.stderr)
-    results = run_sequential(cells, args.runs_dir, options, args.data_root, evaluate=not args.no_eval,
-                             log=lambda line: print(line, flush=True))
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+
+    if args.engine == "ray":
+        from padream.experiments.ray_engine import run_ray
+
+        results = run_ray(cells, args.runs_dir, options, args.data_root, evaluate=not args.no_eval, log=log,
+                          address=args.address, cpus_per_run=args.cpus_per_run or 1,
+                          gpus_per_run=args.gpus_per_run or 0.0,
+                          max_retries=3 if args.max_retries is None else args.max_retries)
+    else:
+        results = run_sequential(cells, args.runs_dir, options, args.data_root, evaluate=not args.no_eval, log=log)
     print(summarize(results))
     return 1 if any(r["status"] == "failed" for r in results) else 0
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "sweep": cmd_sweep}
+def cmd_report(args: argparse.Namespace) -> int:
+    from padream.report import ReportError, build_report
+
+    try:
+        result = build_report(args.runs_dir, args.out)
+    except ReportError as error:
+        if os.environ.get("PADREAM_DEBUG"):
+            raise
+        print(f"padream: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    drawn = sum(1 for figure in result["figures"] if figure["file"])
+    print(f"report: {result['runs']} runs, {drawn} of {len(result['figures'])} figures drawn; {result['html']}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "sweep": cmd_sweep, "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,8 @@ import torch
 from tqdm.auto import tqdm
 
 from padream import __version__
-from padream.checkpoint import CheckpointError, atomic_write_text, load_latest_checkpoint, save_checkpoint
+from padream.checkpoint import (CheckpointError, atomic_write_text, checkpoint_paths, load_latest_checkpoint,
+                                save_checkpoint)
 from padream.config import ConfigError, TrainConfig
 from padream.data import ImageSet, load_dataset, to_unit_range
 from padream.device import autocast_factory, resolve_device, resolve_precision
@@ -121,7 +122,7 @@ class Trainer:
             if exists:
                 raise RunDirError(f"run folder {self.run_dir} is not empty: pass --resume to continue it, "
                                   f"or choose another --run-dir")
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            make_writable_dir(self.run_dir)
             return config
         saved = self.run_dir / CONFIG_FILE
         if not saved.exists():
@@ -129,10 +130,11 @@ class Trainer:
                 raise RunDirError(f"cannot resume {self.run_dir}: it holds files but no {CONFIG_FILE}, "
                                   f"so it is not a padream run folder")
             self.log(f"nothing to resume in {self.run_dir}: starting a new run")
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            make_writable_dir(self.run_dir)
             return config
         stored = json.loads(saved.read_text())["config"]
         check_resumable(TrainConfig.from_dict(stored), config)
+        make_writable_dir(self.run_dir)
         return config
 
     def _write_config(self) -> None:
@@ -159,6 +161,10 @@ class Trainer:
     def _restore(self) -> None:
         found = load_latest_checkpoint(self.run_dir / CHECKPOINT_DIR)
         if found is None:
+            if checkpoint_paths(self.run_dir / CHECKPOINT_DIR):
+                # Starting over would overwrite metrics.jsonl: refuse, and let a person look first.
+                raise CheckpointError(f"no checkpoint in {self.run_dir / CHECKPOINT_DIR} can be loaded (all damaged "
+                                      f"or not padream checkpoints); move them away to start the run over")
             return  # a run killed before its first checkpoint starts over
         path, state = found
         check_resumable(TrainConfig.from_dict(state["config"]), self.config)
@@ -274,6 +280,17 @@ class Trainer:
             self._checkpoint()
             self.log(format_row(row))
         return self.history
+
+
+def make_writable_dir(folder: Path) -> None:
+    """Create the folder and prove it takes files now, not an epoch later when the first checkpoint is due."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise RunDirError(f"run folder {folder} is not writable ({error.strerror or error})") from error
 
 
 def check_resumable(stored: TrainConfig, requested: TrainConfig) -> None:
