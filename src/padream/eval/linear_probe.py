@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
+from typing import Callable
 
 import torch
 
@@ -18,14 +19,21 @@ from padream.data import NUM_CLASSES, ImageSet, to_unit_range
 
 @torch.no_grad()  # read-out only: the encoder is frozen and no graph is needed
 def encode_images(encoder: torch.nn.Module, images: torch.Tensor, device: torch.device,
-                  autocast=None, batch_size: int = 1000) -> torch.Tensor:
-    """Latents (N, latent_dim) float32 on `device` for uint8 images, encoder in eval mode."""
+                  autocast=None, batch_size: int = 1000,
+                  transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """Latents (N, latent_dim) float32 on `device` for uint8 images, encoder in eval mode.
+
+    `transform`, when given, perturbs each chunk after its conversion to [-1, 1] (e.g. occlusion);
+    it is called on consecutive chunks in order, so a seeded transform gives the same result each time.
+    """
     was_training = encoder.training
     encoder.eval()
     chunks = []
     try:
         for start in range(0, images.shape[0], batch_size):
             batch = to_unit_range(images[start:start + batch_size].to(device, non_blocking=True))
+            if transform is not None:
+                batch = transform(batch)
             if autocast is not None:
                 with autocast():
                     chunks.append(encoder.encode(batch).float())
@@ -42,13 +50,13 @@ def accuracy(weight: torch.Tensor, bias: torch.Tensor, latents: torch.Tensor, la
 
 
 @torch.no_grad()  # the gradient is written out in closed form below
-def train_linear_probe(train_latents: torch.Tensor, train_labels: torch.Tensor,
-                       test_latents: torch.Tensor, test_labels: torch.Tensor, generator: torch.Generator,
-                       epochs: int = 20, lr: float = 0.2, batch_size: int = 64,
-                       num_classes: int = NUM_CLASSES) -> dict[str, float]:
-    """Mini-batch SGD on the mean cross-entropy; returns train/test accuracy of the final weights and
-    the test accuracy after each of the last five epochs (`probe/test_acc_last5`)."""
-    if train_latents.shape[0] == 0 or test_latents.shape[0] == 0:
+def fit_linear_probe(train_latents: torch.Tensor, train_labels: torch.Tensor, generator: torch.Generator,
+                     epochs: int = 20, lr: float = 0.2, batch_size: int = 64, num_classes: int = NUM_CLASSES,
+                     on_epoch_end: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The paper's read-out: mini-batch SGD on the mean cross-entropy. Returns the last epoch's
+    (weight (num_classes, dim), bias); `on_epoch_end(epoch, weight, bias)` sees them after every epoch."""
+    if train_latents.shape[0] == 0:
         raise ValueError("the linear read-out needs non-empty train and test latents")
     device = train_latents.device
     dim = train_latents.shape[1]
@@ -56,17 +64,49 @@ def train_linear_probe(train_latents: torch.Tensor, train_labels: torch.Tensor,
     weight = ((torch.rand((num_classes, dim), generator=generator) * 2 - 1) * bound).to(device)
     bias = ((torch.rand((num_classes,), generator=generator) * 2 - 1) * bound).to(device)
     one_hot = torch.nn.functional.one_hot(train_labels, num_classes).float()
-    last_accuracies = []
     with single_thread():
         for epoch in range(epochs):
             _sgd_epoch(weight, bias, train_latents, one_hot, generator, lr, batch_size)
-            if epoch >= epochs - 5:
-                last_accuracies.append(accuracy(weight, bias, test_latents, test_labels))
-    return {
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, weight, bias)
+    return weight, bias
+
+
+def fit_and_score_linear_probe(train_latents: torch.Tensor, train_labels: torch.Tensor,
+                               test_latents: torch.Tensor, test_labels: torch.Tensor, generator: torch.Generator,
+                               epochs: int = 20, lr: float = 0.2, batch_size: int = 64,
+                               num_classes: int = NUM_CLASSES,
+                               ) -> tuple[dict[str, float], torch.Tensor, torch.Tensor]:
+    """train_linear_probe's result, and the read-out's final (weight, bias) for reuse (e.g. on occluded
+    test images)."""
+    if train_latents.shape[0] == 0 or test_latents.shape[0] == 0:
+        raise ValueError("the linear read-out needs non-empty train and test latents")
+    last_accuracies = []
+
+    def record(epoch: int, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        if epoch >= epochs - 5:
+            last_accuracies.append(accuracy(weight, bias, test_latents, test_labels))
+
+    weight, bias = fit_linear_probe(train_latents, train_labels, generator, epochs=epochs, lr=lr,
+                                    batch_size=batch_size, num_classes=num_classes, on_epoch_end=record)
+    result = {
         "probe/train_acc": accuracy(weight, bias, train_latents, train_labels),
         "probe/test_acc": accuracy(weight, bias, test_latents, test_labels),
         "probe/test_acc_last5": sum(last_accuracies) / len(last_accuracies),
     }
+    return result, weight, bias
+
+
+def train_linear_probe(train_latents: torch.Tensor, train_labels: torch.Tensor,
+                       test_latents: torch.Tensor, test_labels: torch.Tensor, generator: torch.Generator,
+                       epochs: int = 20, lr: float = 0.2, batch_size: int = 64,
+                       num_classes: int = NUM_CLASSES) -> dict[str, float]:
+    """Mini-batch SGD on the mean cross-entropy; returns train/test accuracy of the final weights and
+    the test accuracy after each of the last five epochs (`probe/test_acc_last5`)."""
+    result, _, _ = fit_and_score_linear_probe(train_latents, train_labels, test_latents, test_labels, generator,
+                                              epochs=epochs, lr=lr, batch_size=batch_size,
+                                              num_classes=num_classes)
+    return result
 
 
 @contextmanager
