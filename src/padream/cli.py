@@ -172,6 +172,19 @@ def build_parser() -> Parser:
     evaluate.add_argument("--precision", type=_choice(PRECISIONS), default=None)
     evaluate.add_argument("--out", help="JSON file for the result (default RUN_DIR/eval.json)")
 
+    suite = commands.add_parser("evaluate", help="every evaluation of a saved run (read-outs, occlusion, latent "
+                                                 "distances, PCA, dreams, FID) into RUN_DIR/eval/NAME.json")
+    suite.add_argument("run_dir", help="a run folder written by `padream train`")
+    suite.add_argument("--data-root", help="folder with NAME/{train,test}.npz or torchvision files "
+                                           "(default: $PADREAM_DATA, else ./data)")
+    suite.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
+    suite.add_argument("--fid-weights", help="pt_inception-2015-12-05-6726825d.pth for FID (default: "
+                                             "$PADREAM_FID_WEIGHTS; without either, FID is skipped)")
+    suite.add_argument("--only", help="comma-separated subset of: linear_probe, converged_probe, occlusion, "
+                                      "distances, pca, dreams, fid")
+    suite.add_argument("--overwrite", action="store_true",
+                       help="recompute results already in RUN_DIR/eval/ for the same checkpoint")
+
     report = commands.add_parser("report", help="aggregate a study's runs into summary.json, the paper's figures "
                                                 "and report.md/report.html")
     report.add_argument("runs_dir", help="root of the run folders DIR/DATASET/CONDITION/seedS")
@@ -258,7 +271,23 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "sweep": cmd_sweep, "report": cmd_report}
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from padream.eval.suite import evaluate_run_dir, summary_lines
+
+    which = None
+    if args.only is not None:
+        which = [name.strip() for name in args.only.split(",") if name.strip()]
+        if not which:
+            raise ConfigError("--only is empty")
+    results = evaluate_run_dir(args.run_dir, data_root=args.data_root, device=args.device,
+                               fid_weights=args.fid_weights, which=which, overwrite=args.overwrite)
+    for line in summary_lines(results):
+        print(line)
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "sweep": cmd_sweep, "report": cmd_report,
+            "evaluate": cmd_evaluate}
 
 
 def main(argv: list[str] | None = None) -> int:
