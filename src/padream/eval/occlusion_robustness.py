@@ -24,10 +24,12 @@ def occlusion_accuracies(encoder: torch.nn.Module, weight: torch.Tensor, bias: t
                          test_images: torch.Tensor, test_labels: torch.Tensor, device: torch.device,
                          generator: torch.Generator, autocast=None,
                          probabilities: tuple[float, ...] = PROBABILITIES, size: int = SQUARE_SIZE,
-                         batch_size: int = 1000) -> dict:
+                         batch_size: int = 1000, clean_latents: torch.Tensor | None = None) -> dict:
     """Test accuracy of a fixed read-out (logits = z @ weight.T + bias) at each occlusion probability.
 
-    `test_images` are uint8; masks are drawn per image from `generator`, level after level.
+    `test_images` are uint8; masks are drawn per image from `generator`, level after level. Two levels
+    need no encoding pass of their own: p = 0 leaves every image clean (so `clean_latents`, when given,
+    are its latents), and p = 1 turns every image into the same blank one (one encoding, broadcast).
     """
     test_labels = test_labels.to(device)
     weight, bias = weight.to(device), bias.to(device)
@@ -36,7 +38,14 @@ def occlusion_accuracies(encoder: torch.nn.Module, weight: torch.Tensor, bias: t
         def perturb(batch: torch.Tensor, p: float = float(probability)) -> torch.Tensor:
             return occlude(batch, p, size, generator, per_image=True)
 
-        latents = encode_images(encoder, test_images, device, autocast, batch_size=batch_size, transform=perturb)
+        if probability == 0.0 and clean_latents is not None:
+            latents = clean_latents.to(device)
+        elif probability == 1.0:
+            blank = encode_images(encoder, test_images[:1], device, autocast, transform=perturb)
+            latents = blank.expand(test_images.shape[0], -1)
+        else:
+            latents = encode_images(encoder, test_images, device, autocast, batch_size=batch_size,
+                                    transform=perturb)
         accuracies.append(accuracy(weight, bias, latents, test_labels))
     return {"occlusion/probabilities": [float(p) for p in probabilities], "occlusion/test_acc": accuracies,
             "occlusion/size": size}

@@ -103,7 +103,7 @@ def _converged_probe(ctx: _Context) -> dict:
 def _occlusion(ctx: _Context) -> dict:
     _, weight, bias = ctx.probe()
     return occlusion_accuracies(ctx.encoder, weight, bias, ctx.test.images, ctx.test.labels, ctx.device,
-                                ctx.rng("occlusion"), ctx.autocast)
+                                ctx.rng("occlusion"), ctx.autocast, clean_latents=ctx.latents("test"))
 
 
 def _distances(ctx: _Context) -> dict:

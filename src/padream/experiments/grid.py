@@ -123,9 +123,14 @@ def _evaluate(cell: Cell, run_dir: Path, data_root, data, train_options) -> dict
         return {}
     device = train_options.get("device", "auto")
     if cell.condition == UNTRAINED:
-        return suite.evaluate_untrained_dir(run_dir, cell.dataset, cell.seed, data_root=data_root, device=device,
-                                            data=data)
-    return suite.evaluate_run_dir(run_dir, data_root=data_root, device=device, data=data)
+        results = suite.evaluate_untrained_dir(
+            run_dir, cell.dataset, cell.seed, data_root=data_root, device=device, data=data,
+            latent_dim=train_options.get("latent_dim", 256), base_channels=train_options.get("base_channels", 64))
+    else:
+        results = suite.evaluate_run_dir(run_dir, data_root=data_root, device=device, data=data)
+    # done.json keeps the headline numbers only; the full results (PCA points, curves) stay in eval/*.json.
+    return {key: value for result in results.values() for key, value in result.items()
+            if isinstance(value, (int, float)) and not key.startswith("seconds/")}
 
 
 def run_sequential(cells: list[Cell], runs_dir: str | Path, train_options: dict[str, Any],
