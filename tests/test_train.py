@@ -204,3 +204,11 @@ def test_reconstruction_loss_decreases_on_an_easy_dataset(tiny_config, generated
     losses = [row["loss/wake_rec"] for row in history]
     assert len(losses) == 6
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_dream_pictures_are_saved_after_chosen_epochs_and_the_last(tmp_path, tiny_config, image_sets):
+    config = tiny_config(epochs=3, dream_epochs=(1,), probe_every_epoch=False)
+    Trainer(config, tmp_path / "run", data=image_sets, progress=False).run()
+    saved = sorted(p.name for p in (tmp_path / "run" / "dreams").iterdir())
+    assert saved == ["epoch_0001.png", "epoch_0003.png"]
+    assert (tmp_path / "run" / "dreams" / "epoch_0001.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

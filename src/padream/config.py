@@ -73,6 +73,9 @@ class TrainConfig:
     probe_lr: float = 0.2
     probe_batch_size: int = 64
 
+    # Dream pictures (Fig. 3) are saved to RUN_DIR/dreams/ after these epochs and after the last one.
+    dream_epochs: tuple[int, ...] = (1,)
+
     # Execution. "auto" picks CUDA when present; precision "auto" is bf16 where the hardware has it.
     device: str = "auto"
     precision: str = "auto"
@@ -98,8 +101,9 @@ class TrainConfig:
             hints = "".join(closest(u, known) for u in unknown[:1])
             raise ConfigError(f"unknown config keys: {', '.join(unknown)}{hints}")
         values = dict(values)
-        if "phases" in values:
-            values["phases"] = tuple(values["phases"])
+        for key in ("phases", "dream_epochs"):
+            if key in values:
+                values[key] = tuple(values[key])
         return cls(**values)
 
 

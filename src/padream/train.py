@@ -40,7 +40,8 @@ CHECKPOINT_DIR = "checkpoints"
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.json"
 # Config fields a resumed run may change without changing what is learned.
-RESUMABLE_CHANGES = frozenset({"epochs", "max_steps", "device", "threads", "probe_every_epoch"})
+RESUMABLE_CHANGES = frozenset({"epochs", "max_steps", "device", "threads", "probe_every_epoch", "dream_epochs"})
+DREAMS_DIR = "dreams"
 
 
 class NonFiniteLossError(RuntimeError):
@@ -211,6 +212,15 @@ class Trainer:
                                      epochs=cfg.probe_epochs, lr=cfg.probe_lr, batch_size=cfg.probe_batch_size)
         return {**result, "probe_seconds": time.perf_counter() - start}
 
+    def save_dreams(self) -> None:
+        """Wake inputs, NREM and REM dreams of fixed images and noise: RUN_DIR/dreams/epoch_XXXX.png."""
+        from padream.eval.dreams import dream_grids, fixed_dream_inputs, fixed_dream_noise
+
+        wake, old = fixed_dream_inputs(self.train_set.images)
+        dream_grids(self.encoder, self.generator, wake, old, self.run_dir / DREAMS_DIR / f"epoch_{self.epoch:04d}.png",
+                    fixed_dream_noise(), self.device, self.config.rem_memory_mix, self.config.rem_noise_mix,
+                    autocast=self.autocast)
+
     def train_epoch(self) -> bool:
         """Train until the epoch ends (True) or the step budget runs out (False)."""
         cfg, p = self.config, self.progress_in_epoch
@@ -271,6 +281,8 @@ class Trainer:
             row = self._epoch_row(partial=False)
             self.progress_in_epoch = EpochProgress()
             self.history.append(row)
+            if self.epoch in cfg.dream_epochs or self.epoch == cfg.epochs:
+                self.save_dreams()  # before the checkpoint: a crash in between redoes both
             self._checkpoint()
             self.log(format_row(row))
         if self.progress_in_epoch.order is not None and self.progress_in_epoch.count > 0:

@@ -25,8 +25,11 @@ from padream.checkpoint import atomic_write_bytes
 from padream.data import to_unit_range
 from padream.memory import Hippocampus
 from padream.occlusion import occlude
+from padream.rng import generator_for
 
 ROWS = ("wake", "nrem", "rem")
+DREAM_IMAGES = 64
+DREAMS_SEED = 0  # the same inputs and noise for every run, so pictures compare across runs and epochs
 PADDING = 2
 KEYS = ("dreams/path", "dreams/rows", "dreams/images", "dreams/nrow", "dreams/size", "dreams/memory_mix",
         "dreams/noise_mix", "dreams/nrem_occlusion")
@@ -101,3 +104,14 @@ def dream_grids(encoder: torch.nn.Module, generator: torch.nn.Module, wake_image
             "dreams/nrow": nrow, "dreams/size": [width, height], "dreams/memory_mix": memory_mix,
             "dreams/noise_mix": noise_mix,
             "dreams/nrem_occlusion": None if nrem_occlusion is None else list(nrem_occlusion)}
+
+
+def fixed_dream_inputs(images: torch.Tensor, count: int = DREAM_IMAGES) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fixed Wake batch and older memories' images every dream picture is drawn from."""
+    count = min(count, images.shape[0] // 2)
+    order = torch.randperm(images.shape[0], generator=generator_for(DREAMS_SEED, "eval", "dreams", "images"))
+    return images[order[:count].to(images.device)], images[order[count:2 * count].to(images.device)]
+
+
+def fixed_dream_noise() -> torch.Generator:
+    return generator_for(DREAMS_SEED, "eval", "dreams", "noise")

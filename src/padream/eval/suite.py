@@ -26,7 +26,7 @@ from padream.data import ImageSet, load_dataset
 from padream.device import autocast_factory, resolve_device, resolve_precision
 from padream.eval import fid as fid_module
 from padream.eval.converged_probe import converged_probe
-from padream.eval.dreams import dream_grids
+from padream.eval.dreams import dream_grids, fixed_dream_inputs, fixed_dream_noise
 from padream.eval.latent_distances import latent_distances
 from padream.eval.linear_probe import encode_images, fit_and_score_linear_probe
 from padream.eval.occlusion_robustness import occlusion_accuracies
@@ -38,10 +38,6 @@ from padream.rng import RandomStreams, generator_for
 EVAL_DIR = "eval"
 EVALUATIONS = ("linear_probe", "converged_probe", "occlusion", "distances", "pca", "dreams", "fid")
 DREAMS_FILE = "dreams.png"
-DREAM_IMAGES = 64
-# The dream figure uses the same training images and the same REM noise for every run, so panels of
-# different conditions, seeds and checkpoints can be compared image by image.
-DREAMS_SEED = 0
 
 
 @dataclass
@@ -117,12 +113,9 @@ def _pca(ctx: _Context) -> dict:
 
 
 def _dreams(ctx: _Context) -> dict:
-    count = min(DREAM_IMAGES, len(ctx.train) // 2)
-    order = torch.randperm(len(ctx.train), generator=generator_for(DREAMS_SEED, "eval", "dreams", "images"))
-    wake, old = ctx.train.images[order[:count]], ctx.train.images[order[count:2 * count]]
+    wake, old = fixed_dream_inputs(ctx.train.images)
     path = ctx.out_dir / EVAL_DIR / DREAMS_FILE
-    result = dream_grids(ctx.encoder, ctx.generator, wake, old, path,
-                         generator_for(DREAMS_SEED, "eval", "dreams", "noise"), ctx.device,
+    result = dream_grids(ctx.encoder, ctx.generator, wake, old, path, fixed_dream_noise(), ctx.device,
                          memory_mix=ctx.config.rem_memory_mix, noise_mix=ctx.config.rem_noise_mix,
                          autocast=ctx.autocast)
     return {**result, "dreams/path": f"{EVAL_DIR}/{DREAMS_FILE}"}
