@@ -125,6 +125,7 @@ def _readout_curves(summary: dict[str, Any], conditions: tuple[str, ...] | None,
         budget = panel_title(dataset, [g["n_seeds"] for g in groups], [e for g in groups for e in g["final_epochs"]])
         ax.set(title=budget, xlabel="epoch", ylabel="read-out test accuracy (%)")
         _integer_epochs(ax)
+        _integer_epochs(ax)
         ax.legend(fontsize=7)
     figure.suptitle(title, fontsize=10)
     caption = (f"{title}: mean ± SEM over seeds (band); dashed lines: the paper's value at epoch {EPOCHS} "
@@ -300,6 +301,7 @@ def appendix_fig1_losses(summary: dict[str, Any], dataset: str):
                 _band(ax, curve["epochs"], curve["mean"], curve["sem"], group["condition"], group["label"])
         ax.set(title=key, xlabel="epoch")
         _integer_epochs(ax)
+        _integer_epochs(ax)
         ax.legend(fontsize=6)
     for ax in axes[len(keys):]:
         ax.set_axis_off()
@@ -345,3 +347,14 @@ def make_figures(summary: dict[str, Any], out_dir: str | Path) -> list[dict[str,
             plt.close(figure)
         results.append({"name": name, "file": f"{name}.png", "caption": caption, "skipped": None})
     return results
+
+
+def _integer_epochs(ax) -> None:
+    """Epochs are whole numbers; without this a one-epoch study gets ticks at 0.95, 0.975, ..."""
+    from matplotlib.ticker import MaxNLocator
+
+    low, high = ax.get_xlim()
+    if high - low < 2:  # too narrow for integer ticks: centre the single epoch in a 2-epoch window
+        middle = round((low + high) / 2)
+        ax.set_xlim(middle - 1, middle + 1)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
