@@ -108,3 +108,15 @@ def test_atomic_write_removes_its_temporary_file_on_failure(tmp_path, monkeypatc
         checkpoint_module.atomic_write_bytes(target, b"new")
     assert target.read_bytes() == b"old"
     assert list(tmp_path.iterdir()) == [target]
+
+
+def test_a_run_folder_in_use_is_refused_then_released(tmp_path, tiny_config, image_sets):
+    from padream.train import RunDirError
+
+    config = tiny_config(epochs=1, probe_every_epoch=False)
+    first = Trainer(config, tmp_path / "run", data=image_sets, progress=False)
+    with pytest.raises(RunDirError, match="in use by another padream process"):
+        Trainer(config, tmp_path / "run", resume=True, data=image_sets, progress=False)
+    first.run()  # releases the folder when it returns
+    assert Trainer(config.replace(epochs=2), tmp_path / "run", resume=True, data=image_sets,
+                   progress=False).run()[-1]["epoch"] == 2

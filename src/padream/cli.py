@@ -46,44 +46,24 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"padream: error: {message} (see '{self.prog} --help')\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _number(kind: type, minimum: float, inclusive: bool, noun: str, bound: str):
+    """An argparse type: `kind` (int or float) at least `minimum` (or above it, when not inclusive)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {noun}, got '{text}'") from None
+        if not (value >= minimum if inclusive else value > minimum):  # also rejects NaN
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
+        return value
+
+    return parse
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got '{text}'") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
+_positive_int = _number(int, 1, True, "a positive integer", "at least 1")
+_positive_float = _number(float, 0, False, "a positive number", "positive")
+_non_negative_int = _number(int, 0, True, "a whole number", "0 or more")
+_non_negative_float = _number(float, 0, True, "a number", "0 or more")
 
 
 def _choice(options):
@@ -305,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"padream: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("padream: interrupted; resume with --resume", file=sys.stderr)
+        again = "run the same command again" if args.command == "sweep" else "add --resume"
+        print(f"padream: interrupted; to continue, {again}", file=sys.stderr)
         return 130
 
 

@@ -98,6 +98,7 @@ class Trainer:
             raise ConfigError(f"the training split has {len(train)} images, fewer than one batch of "
                               f"{config.batch_size}; lower --batch-size")
         self.config = self._prepare_run_dir(config, resume)
+        self._lock = RunLock(self.run_dir)
         if self.config.threads:
             torch.set_num_threads(self.config.threads)
         self.train_set, self.test_set = train.to(self.device), test.to(self.device)
@@ -271,6 +272,16 @@ class Trainer:
 
     def run(self) -> list[dict[str, Any]]:
         """Train to `epochs` (or `max_steps`), checkpointing after every epoch; returns the metrics."""
+        try:
+            return self._run()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Release the run folder for other processes (run() does this when it returns or fails)."""
+        self._lock.release()
+
+    def _run(self) -> list[dict[str, Any]]:
         cfg = self.config
         self.log(f"training {cfg.condition} on {cfg.dataset} ({len(self.train_set)} images, "
                  f"{self.steps_per_epoch} steps/epoch) on {self.device} in {self.precision}; run dir {self.run_dir}")
@@ -292,6 +303,33 @@ class Trainer:
             self._checkpoint()
             self.log(format_row(row))
         return self.history
+
+
+class RunLock:
+    """An exclusive lock on RUN_DIR/.lock while a process trains in the folder.
+
+    Two processes resuming the same run (two sweeps over one runs folder, a retry racing the original)
+    would interleave checkpoints; the second one is refused instead. The operating system drops the
+    lock when its holder dies, so a killed run never leaves a stale lock behind.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        import fcntl
+
+        self._handle = open(folder / ".lock", "a+")
+        try:
+            fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._handle.close()
+            raise RunDirError(f"run folder {folder} is in use by another padream process; "
+                              f"wait for it to finish or stop it first") from None
+
+    def release(self) -> None:
+        if not self._handle.closed:
+            self._handle.close()  # closing the file releases the lock
+
+    def __del__(self) -> None:
+        self.release()
 
 
 def make_writable_dir(folder: Path) -> None:
