@@ -11,8 +11,9 @@ import torch
 import torch.nn.functional as F
 
 # Floor on the batch variance inside log(sigma^2): keeps the KL finite for a latent dimension that is
-# constant across the batch (log 0 = -inf) without changing its value anywhere else.
-VARIANCE_FLOOR = 1e-8
+# constant across the batch (log 0 = -inf) without changing its value anywhere else. It must sit far
+# below real variances: freshly initialised small networks give latent variances near 1e-8.
+VARIANCE_FLOOR = 1e-20
 
 
 def reconstruction_loss(target: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
