@@ -125,7 +125,6 @@ def _readout_curves(summary: dict[str, Any], conditions: tuple[str, ...] | None,
         budget = panel_title(dataset, [g["n_seeds"] for g in groups], [e for g in groups for e in g["final_epochs"]])
         ax.set(title=budget, xlabel="epoch", ylabel="read-out test accuracy (%)")
         _integer_epochs(ax)
-        _integer_epochs(ax)
         ax.legend(fontsize=7)
     figure.suptitle(title, fontsize=10)
     caption = (f"{title}: mean ± SEM over seeds (band); dashed lines: the paper's value at epoch {EPOCHS} "
@@ -300,7 +299,6 @@ def appendix_fig1_losses(summary: dict[str, Any], dataset: str):
             if curve:
                 _band(ax, curve["epochs"], curve["mean"], curve["sem"], group["condition"], group["label"])
         ax.set(title=key, xlabel="epoch")
-        _integer_epochs(ax)
         _integer_epochs(ax)
         ax.legend(fontsize=6)
     for ax in axes[len(keys):]:
