@@ -76,7 +76,13 @@ def _trained_epochs(groups: list[dict[str, Any]], stats: list[dict[str, Any]]) -
 
 
 def _integer_epochs(ax) -> None:
+    """Epochs are whole numbers; without this a one-epoch study gets ticks at 0.95, 0.975, ..."""
     from matplotlib.ticker import MaxNLocator
+
+    low, high = ax.get_xlim()
+    if high - low < 2:  # too narrow for integer ticks: centre the single epoch in a 2-epoch window
+        middle = round((low + high) / 2)
+        ax.set_xlim(middle - 1, middle + 1)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
@@ -345,14 +351,3 @@ def make_figures(summary: dict[str, Any], out_dir: str | Path) -> list[dict[str,
             plt.close(figure)
         results.append({"name": name, "file": f"{name}.png", "caption": caption, "skipped": None})
     return results
-
-
-def _integer_epochs(ax) -> None:
-    """Epochs are whole numbers; without this a one-epoch study gets ticks at 0.95, 0.975, ..."""
-    from matplotlib.ticker import MaxNLocator
-
-    low, high = ax.get_xlim()
-    if high - low < 2:  # too narrow for integer ticks: centre the single epoch in a 2-epoch window
-        middle = round((low + high) / 2)
-        ax.set_xlim(middle - 1, middle + 1)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
