@@ -177,7 +177,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = config_from_args(args, args.condition, args.dataset, args.seed)
     run_dir = args.run_dir or os.path.join("runs", args.dataset, args.condition, f"seed{args.seed}")
-    print(config.to_json(), file=sys.stderr)
     history = Trainer(config, run_dir, data_root=args.data_root, resume=args.resume, download=args.download,
                       progress=not args.no_progress).run()
     if history:

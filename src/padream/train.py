@@ -284,7 +284,8 @@ class Trainer:
     def _run(self) -> list[dict[str, Any]]:
         cfg = self.config
         self.log(f"training {cfg.condition} on {cfg.dataset} ({len(self.train_set)} images, "
-                 f"{self.steps_per_epoch} steps/epoch) on {self.device} in {self.precision}; run dir {self.run_dir}")
+                 f"{self.steps_per_epoch} steps/epoch) on {self.device} in {self.precision}; "
+                 f"config in {self.run_dir / CONFIG_FILE}")
         while self.epoch < cfg.epochs and self._budget_left():
             if not self.train_epoch():
                 break
