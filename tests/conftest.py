@@ -18,6 +18,7 @@ from padream.data import ImageSet, to_unit_range
 from padream.memory import Hippocampus
 from padream.networks import build_networks
 from padream.phases import Cycle
+from padream.train import build_cycle as build_training_cycle
 from padream.rng import RandomStreams
 
 torch.set_num_threads(1)
@@ -48,11 +49,7 @@ def _generated_set(count: int, seed: int = 0) -> ImageSet:
 
 
 def _build_cycle(config, seed: int = 0) -> Cycle:
-    rngs = RandomStreams(seed)
-    encoder, generator = build_networks(config.latent_dim, config.base_channels, rngs.init)
-    adam = dict(lr=config.lr, betas=(config.beta1, config.beta2))
-    return Cycle(config, encoder, generator, torch.optim.Adam(encoder.parameters(), **adam),
-                 torch.optim.Adam(generator.parameters(), **adam), Hippocampus(), rngs, contextlib.nullcontext)
+    return build_training_cycle(config.replace(seed=seed), torch.device("cpu"), contextlib.nullcontext)
 
 
 def _write_npz_dataset(root: Path, name: str = "cifar10", train: int = 200, test: int = 100) -> Path:
