@@ -15,11 +15,8 @@ import torch
 
 from padream.config import make_config
 from padream.data import ImageSet, to_unit_range
-from padream.memory import Hippocampus
-from padream.networks import build_networks
 from padream.phases import Cycle
 from padream.train import build_cycle as build_training_cycle
-from padream.rng import RandomStreams
 
 torch.set_num_threads(1)
 
