@@ -177,3 +177,8 @@ def test_missing_data_names_the_paths_tried(tmp_path, capsys):
     assert_one_clear_line(code, err, "tried:", str(tmp_path / "nowhere" / "cifar10" / "train.npz"), "--data-root")
     assert not (tmp_path / "run").exists()
 
+
+
+def test_evaluating_a_missing_run_folder_says_so(tmp_path, capsys):
+    code, err = run_cli(["eval", str(tmp_path / "nowhere")], capsys)
+    assert_one_clear_line(code, err, "nowhere", "does not exist")

@@ -262,6 +262,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                fid_weights=args.fid_weights, which=which, overwrite=args.overwrite)
     for line in summary_lines(results):
         print(line)
+    if "fid" not in results and (which is None or "fid" in which):
+        print("fid: skipped (no Inception weights: pass --fid-weights PATH or set PADREAM_FID_WEIGHTS)")
     return 0
 
 

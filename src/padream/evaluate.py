@@ -20,6 +20,8 @@ from padream.train import CHECKPOINT_DIR
 
 def load_run(run_dir: str | Path) -> tuple[TrainConfig, dict[str, Any], Path]:
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"run folder {run_dir} does not exist")
     found = load_latest_checkpoint(run_dir / CHECKPOINT_DIR)
     if found is None:
         raise CheckpointError(f"no loadable checkpoint in {run_dir / CHECKPOINT_DIR}; train the run first")
