@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-IMAGE_SIZE = 32
 IMAGE_CHANNELS = 3
 LEAKY_SLOPE = 0.2
 

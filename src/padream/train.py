@@ -58,8 +58,7 @@ class EpochProgress:
 
     order: torch.Tensor | None = None  # this epoch's permutation of the training set
     position: int = 0  # batches of `order` already trained on
-    sums: dict[str, float] | None = None  # running sums of the epoch's metrics
-    count: int = 0
+    sums: dict[str, float] | None = None  # running sums of the epoch's metrics over `position` batches
     seconds: float = 0.0
 
 
@@ -156,7 +155,7 @@ class Trainer:
             "memory": self.memory.state_dict(), "rng": self.rngs.state_dict(),
             "epoch": self.epoch, "step": self.step,
             "epoch_order": None if p.order is None else p.order.cpu(), "epoch_position": p.position,
-            "epoch_sums": p.sums, "epoch_count": p.count, "epoch_seconds": p.seconds,
+            "epoch_sums": p.sums, "epoch_seconds": p.seconds,
             "history": self.history,
         }
 
@@ -183,7 +182,7 @@ class Trainer:
         order = state["epoch_order"]
         self.progress_in_epoch = EpochProgress(
             None if order is None else order.to(self.device), state["epoch_position"],
-            state["epoch_sums"], state["epoch_count"], state["epoch_seconds"])
+            state["epoch_sums"], state["epoch_seconds"])
         self.history = [row for row in state["history"] if not row.get("partial")]
         self._write_metrics()
         self.log(f"resumed from {path} (epoch {self.epoch}, step {self.step})")
@@ -227,7 +226,7 @@ class Trainer:
         cfg, p = self.config, self.progress_in_epoch
         if p.order is None:
             p.order = torch.randperm(len(self.train_set), generator=self.rngs.data).to(self.device)
-            p.position, p.sums, p.count, p.seconds = 0, {}, 0, 0.0
+            p.position, p.sums, p.seconds = 0, {}, 0.0
         sums = {k: torch.tensor(v, dtype=torch.float64, device=self.device) for k, v in p.sums.items()}
         bar = tqdm(total=self.steps_per_epoch, initial=p.position, desc=f"epoch {self.epoch + 1}/{cfg.epochs}",
                    disable=not self.progress, leave=False, dynamic_ncols=True)
@@ -247,11 +246,10 @@ class Trainer:
                 for key, value in metrics.items():
                     sums[key] = sums.get(key, 0.0) + value.double()
                 p.position += 1
-                p.count += 1
                 self.step += 1
                 bar.update(1)
                 if p.position % 50 == 0:
-                    bar.set_postfix({k.split("/")[-1]: f"{float(v) / p.count:.3f}" for k, v in sums.items()
+                    bar.set_postfix({k.split("/")[-1]: f"{float(v) / p.position:.3f}" for k, v in sums.items()
                                      if k.startswith("loss/")}, refresh=False)
         finally:
             bar.close()
@@ -261,9 +259,9 @@ class Trainer:
 
     def _epoch_row(self, partial: bool) -> dict[str, Any]:
         p = self.progress_in_epoch
-        row: dict[str, Any] = {"epoch": self.epoch + (0 if not partial else 1), "step": self.step,
+        row: dict[str, Any] = {"epoch": self.epoch + int(partial), "step": self.step,
                                "seconds": round(p.seconds, 3)}
-        row.update({k: v / max(p.count, 1) for k, v in sorted((p.sums or {}).items())})
+        row.update({k: v / max(p.position, 1) for k, v in sorted((p.sums or {}).items())})
         if partial:
             row["partial"] = True
         if self.config.probe_every_epoch or partial:
@@ -297,7 +295,7 @@ class Trainer:
                 self.save_dreams()  # before the checkpoint: a crash in between redoes both
             self._checkpoint()
             self.log(format_row(row))
-        if self.progress_in_epoch.order is not None and self.progress_in_epoch.count > 0:
+        if self.progress_in_epoch.order is not None and self.progress_in_epoch.position > 0:
             # Stopped by --max-steps inside an epoch: keep the exact position, report a partial epoch.
             row = self._epoch_row(partial=True)
             self.history.append(row)
