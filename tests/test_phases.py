@@ -109,16 +109,21 @@ def test_wake_stores_the_latents_computed_before_the_update(build_cycle, config,
     assert torch.allclose(cycle.memory.previous, expected, rtol=1e-6, atol=1e-9)
 
 
-def test_wake_feeds_noise_free_latents_to_the_generator_in_pad(build_cycle, config, batch):
-    cycle = build_cycle(config)
-    images = batch()
+def _wake_generator_input(cycle, images):
+    """(what G received during one Wake step, the encoder's latents of `images` before the step)."""
     seen = []
     cycle.generator.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
-    with torch.no_grad():
+    with torch.no_grad():  # reference latents only
         latents = cycle.encoder.encode(images).clone()
-    wake_noise_state = cycle.rngs.wake_noise.get_state()
     wake(cycle, images)
-    assert torch.allclose(seen[0], latents, rtol=1e-6, atol=1e-9)
+    return seen[0], latents
+
+
+def test_wake_feeds_noise_free_latents_to_the_generator_in_pad(build_cycle, config, batch):
+    cycle = build_cycle(config)
+    wake_noise_state = cycle.rngs.wake_noise.get_state()
+    generator_input, latents = _wake_generator_input(cycle, batch())
+    assert torch.allclose(generator_input, latents, rtol=1e-6, atol=1e-9)
     assert torch.equal(cycle.rngs.wake_noise.get_state(), wake_noise_state)
 
 
@@ -126,15 +131,10 @@ def test_no_rem_adds_noise_to_the_generator_input_but_stores_clean_latents(tiny_
     cfg = tiny_config("no-rem")
     assert cfg.wake_latent_noise_std == pytest.approx(math.sqrt(0.5))
     cycle = build_cycle(cfg)
-    images = batch()
-    seen = []
-    cycle.generator.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
-    with torch.no_grad():
-        latents = cycle.encoder.encode(images).clone()
-    noise = torch.randn(latents.shape, generator=clone_generator(cycle.rngs.wake_noise))
-    wake(cycle, images)
-    assert torch.allclose(seen[0], latents + cfg.wake_latent_noise_std * noise, atol=1e-6)
-    assert not torch.allclose(seen[0], latents, atol=0.1)
+    noise = torch.randn((8, cfg.latent_dim), generator=clone_generator(cycle.rngs.wake_noise))
+    generator_input, latents = _wake_generator_input(cycle, batch())
+    assert torch.allclose(generator_input, latents + cfg.wake_latent_noise_std * noise, atol=1e-6)
+    assert not torch.allclose(generator_input, latents, atol=0.1)
     assert torch.allclose(cycle.memory.current, latents, rtol=1e-6, atol=1e-9)
 
 
