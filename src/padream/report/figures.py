@@ -90,8 +90,12 @@ def _caption(parts: list[str]) -> str:
     return "; ".join(parts)
 
 
-def _datasets(summary: dict[str, Any], need: Callable[[dict[str, Any]], bool]) -> list[str]:
-    return [d for d, groups in summary["datasets"].items() if any(need(g) for g in groups.values())]
+def _datasets(summary: dict[str, Any], need: Callable[[dict[str, Any]], bool], missing: str) -> list[str]:
+    """Datasets with at least one group that has what the figure needs; MissingData(missing) if none."""
+    datasets = [d for d, groups in summary["datasets"].items() if any(need(g) for g in groups.values())]
+    if not datasets:
+        raise MissingData(missing)
+    return datasets
 
 
 def _axes_row(plt, count: int, width: float = 4.6, height: float = 3.4):
@@ -114,9 +118,7 @@ def _band(ax, x, mean, sem, condition: str, label: str, scale: float = 1.0) -> N
 def _readout_curves(summary: dict[str, Any], conditions: tuple[str, ...] | None, title: str):
     plt = pyplot()
     has_curve = lambda g: READOUT in g["curves"] and (conditions is None or g["condition"] in conditions)
-    datasets = _datasets(summary, has_curve)
-    if not datasets:
-        raise MissingData("no per-epoch read-out accuracy (probe/test_acc in metrics.jsonl)")
+    datasets = _datasets(summary, has_curve, "no per-epoch read-out accuracy (probe/test_acc in metrics.jsonl)")
     figure, axes = _axes_row(plt, len(datasets))
     captions = []
     for ax, dataset in zip(axes, datasets):
@@ -151,9 +153,8 @@ def fig5c_occlusion(summary: dict[str, Any]):
     plt = pyplot()
     wanted = ("pad", "no-nrem")
     has = lambda g: g["condition"] in wanted and g["occlusion"] and "test_acc" in g["occlusion"]
-    datasets = _datasets(summary, has)
-    if not datasets:
-        raise MissingData("no occlusion read-out (occlusion/probabilities, occlusion/test_acc) for PAD or w/o NREM")
+    datasets = _datasets(summary, has,
+                         "no occlusion read-out (occlusion/probabilities, occlusion/test_acc) for PAD or w/o NREM")
     figure, axes = _axes_row(plt, len(datasets))
     captions = []
     for ax, dataset in zip(axes, datasets):
@@ -182,9 +183,7 @@ def fig6bcd_pca(summary: dict[str, Any]):
     plt = pyplot()
     wanted = ("pad", "no-rem", "no-nrem")
     has = lambda g: g["condition"] in wanted and g["pca"] and "points" in g["pca"]
-    datasets = _datasets(summary, has)
-    if not datasets:
-        raise MissingData("no PCA data for PAD, w/o REM or w/o NREM")
+    datasets = _datasets(summary, has, "no PCA data for PAD, w/o REM or w/o NREM")
     figure, grid = plt.subplots(len(datasets), len(wanted), figsize=(3.6 * len(wanted), 3.4 * len(datasets)),
                                 squeeze=False)
     captions = []
@@ -222,9 +221,7 @@ def fig6bcd_pca(summary: dict[str, Any]):
 def _bars(summary: dict[str, Any], key: str, title: str, conditions: tuple[str, ...], ylabel: str):
     plt = pyplot()
     has = lambda g: g["condition"] in conditions and key in g["eval"]
-    datasets = _datasets(summary, has)
-    if not datasets:
-        raise MissingData(f"no {key} in any evaluation")
+    datasets = _datasets(summary, has, f"no {key} in any evaluation")
     figure, axes = _axes_row(plt, len(datasets), width=4.0)
     captions = []
     for ax, dataset in zip(axes, datasets):
@@ -258,9 +255,7 @@ def fig3d_fid(summary: dict[str, Any]):
     plt = pyplot()
     kinds = ("fid/nrem", "fid/rem")
     has = lambda g: any(k in g["eval"] for k in kinds)
-    datasets = _datasets(summary, has)
-    if not datasets:
-        raise MissingData("no FID (fid/nrem, fid/rem) in any evaluation")
+    datasets = _datasets(summary, has, "no FID (fid/nrem, fid/rem) in any evaluation")
     figure, axes = _axes_row(plt, len(datasets), width=4.4)
     captions = []
     for ax, dataset in zip(axes, datasets):
