@@ -111,16 +111,15 @@ def run_cell(cell: Cell, runs_dir: str | Path, train_options: dict[str, Any], da
             summary["last_epoch"] = {k: v for k, v in history[-1].items() if isinstance(v, (int, float))}
     if evaluate:
         summary["eval"] = _evaluate(cell, run_dir, data_root, data, train_options)
-    summary["seconds"] = round(time.perf_counter() - start, 1)
+    # Time spent on the cell in all sessions (training first, evaluation possibly in a later sweep).
+    summary["seconds"] = round(summary.get("seconds", 0.0) + time.perf_counter() - start, 1)
     atomic_write_text(run_dir / DONE_FILE, json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return {**summary, "status": "done"}
 
 
 def _evaluate(cell: Cell, run_dir: Path, data_root, data, train_options) -> dict[str, Any]:
-    try:
-        from padream.eval import suite
-    except ImportError:  # evaluation extras not installed
-        return {}
+    from padream.eval import suite
+
     device = train_options.get("device", "auto")
     if cell.condition == UNTRAINED:
         results = suite.evaluate_untrained_dir(
