@@ -9,7 +9,7 @@ set: no batch is dropped.
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Callable
 
 import torch
@@ -34,10 +34,7 @@ def encode_images(encoder: torch.nn.Module, images: torch.Tensor, device: torch.
             batch = to_unit_range(images[start:start + batch_size].to(device, non_blocking=True))
             if transform is not None:
                 batch = transform(batch)
-            if autocast is not None:
-                with autocast():
-                    chunks.append(encoder.encode(batch).float())
-            else:
+            with (autocast or nullcontext)():
                 chunks.append(encoder.encode(batch).float())
     finally:
         encoder.train(was_training)
